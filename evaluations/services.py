@@ -1,0 +1,511 @@
+"""Writes in the evaluation domain.
+
+The job status machine is a set of guarded compare-and-set updates: each
+transition names the state it expects, so a late or duplicate worker cannot
+overwrite a terminal state. Allowed moves:
+
+    queued -> processing -> completed | failed
+    processing -> queued     (a transient failure handed back for a retry)
+    failed -> queued         (an explicit re-run)
+
+A claim (`-> processing`) also takes over a job left `processing` by a worker
+that died; each claim gets a fresh run token and only the latest claim may
+finish the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from evaluations.models import Evaluation, JobOpening, RubricCriterion
+from evaluations.pipeline.chain import (
+    PROMPT_VERSION,
+    ChainInput,
+    Criterion,
+    LLMProvider,
+    Provider,
+)
+from evaluations.pipeline.llm import LLMClient, LLMConfig, LLMError
+from evaluations.pipeline.offline import OfflineProvider
+from evaluations.pipeline.retrieval import (
+    EmbeddingsBackend,
+    PostgresFullTextBackend,
+    RetrievalBackend,
+    build_chunks,
+    retrieve,
+)
+from evaluations.pipeline.scoring import ScoringError
+from evaluations.selectors import evaluation_get_for_run
+from queueing.errors import PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_TOLERANCE = Decimal("0.001")
+
+
+class RubricWeightsError(ValueError):
+    """The weights of a rubric group do not sum to 1."""
+
+
+def rubric_weight_errors(weights_by_group: dict[str, list[Decimal]]) -> list[str]:
+    """Messages for every group whose weights do not sum to 1."""
+    errors = []
+    for group, weights in sorted(weights_by_group.items()):
+        total = sum(weights, Decimal(0))
+        if weights and abs(total - 1) > WEIGHT_TOLERANCE:
+            errors.append(
+                f"The {group} criteria weights sum to {total.normalize()}; "
+                "they must sum to 1."
+            )
+    return errors
+
+
+def opening_validate_weights(*, opening: JobOpening) -> None:
+    weights: dict[str, list[Decimal]] = {}
+    for criterion in opening.criteria.all():
+        weights.setdefault(criterion.group, []).append(criterion.weight)
+    errors = rubric_weight_errors(weights)
+    if errors:
+        raise RubricWeightsError(" ".join(errors))
+
+
+@dataclass(frozen=True)
+class CriterionSpec:
+    group: str
+    key: str
+    name: str
+    weight: Decimal
+    guide: str = ""
+
+
+@transaction.atomic
+def opening_create(
+    *,
+    title: str,
+    slug: str,
+    job_description: str,
+    study_case_brief: str,
+    criteria: list[CriterionSpec],
+    is_default: bool = False,
+) -> JobOpening:
+    """Create an opening with its rubric; refuses weights that do not sum to 1."""
+    if is_default:
+        JobOpening.objects.filter(is_default=True).update(is_default=False)
+    opening = JobOpening.objects.create(
+        title=title,
+        slug=slug,
+        job_description=job_description,
+        study_case_brief=study_case_brief,
+        is_default=is_default,
+    )
+    RubricCriterion.objects.bulk_create(
+        RubricCriterion(
+            opening=opening,
+            group=spec.group,
+            key=spec.key,
+            name=spec.name,
+            weight=spec.weight,
+            guide=spec.guide,
+            position=position,
+        )
+        for position, spec in enumerate(criteria)
+    )
+    opening_validate_weights(opening=opening)
+    return opening
+
+
+# --- The status machine ------------------------------------------------------
+
+
+def _transition(
+    evaluation_id: uuid.UUID | str,
+    *,
+    expected: Q,
+    changes: dict[str, Any],
+) -> bool:
+    """One guarded UPDATE; True when this call made the move."""
+    updated = Evaluation.objects.filter(expected, id=evaluation_id).update(**changes)
+    return updated == 1
+
+
+def evaluation_claim(*, evaluation_id: uuid.UUID | str) -> uuid.UUID | None:
+    """Move a job to `processing` for this run; None when it is not runnable.
+
+    A job still `processing` is claimable too: its message was redelivered
+    because the worker that held it died. The new run token fences that worker
+    out should it still be alive.
+    """
+    token = uuid.uuid4()
+    claimed = _transition(
+        evaluation_id,
+        expected=Q(status__in=[Evaluation.Status.QUEUED, Evaluation.Status.PROCESSING]),
+        changes={
+            "status": Evaluation.Status.PROCESSING,
+            "run_token": token,
+            "attempts": F("attempts") + 1,
+            "started_at": timezone.now(),
+        },
+    )
+    return token if claimed else None
+
+
+def evaluation_complete(
+    *,
+    evaluation_id: uuid.UUID | str,
+    run_token: uuid.UUID,
+    cv_match_rate: Decimal,
+    cv_feedback: str,
+    project_score: Decimal,
+    project_feedback: str,
+    overall_summary: str,
+    breakdown: dict[str, Any],
+    provenance: dict[str, Any],
+) -> bool:
+    return _transition(
+        evaluation_id,
+        expected=Q(status=Evaluation.Status.PROCESSING, run_token=run_token),
+        changes={
+            "status": Evaluation.Status.COMPLETED,
+            "finished_at": timezone.now(),
+            "cv_match_rate": cv_match_rate,
+            "cv_feedback": cv_feedback,
+            "project_score": project_score,
+            "project_feedback": project_feedback,
+            "overall_summary": overall_summary,
+            "breakdown": breakdown,
+            "provenance": provenance,
+            "error_code": "",
+            "error_message": "",
+        },
+    )
+
+
+def evaluation_fail(
+    *,
+    evaluation_id: uuid.UUID | str,
+    run_token: uuid.UUID | None,
+    code: str,
+    message: str,
+    provenance: dict[str, Any] | None = None,
+) -> bool:
+    """Fail a job this run holds (or, with no token, any job not yet finished)."""
+    expected = (
+        Q(status=Evaluation.Status.PROCESSING, run_token=run_token)
+        if run_token is not None
+        else Q(status__in=[Evaluation.Status.QUEUED, Evaluation.Status.PROCESSING])
+    )
+    changes: dict[str, Any] = {
+        "status": Evaluation.Status.FAILED,
+        "finished_at": timezone.now(),
+        "error_code": code,
+        "error_message": message,
+    }
+    if provenance is not None:
+        changes["provenance"] = provenance
+    return _transition(evaluation_id, expected=expected, changes=changes)
+
+
+def evaluation_release(
+    *, evaluation_id: uuid.UUID | str, run_token: uuid.UUID, code: str, message: str
+) -> bool:
+    """Hand a job back to `queued` after a transient failure, for a retry."""
+    return _transition(
+        evaluation_id,
+        expected=Q(status=Evaluation.Status.PROCESSING, run_token=run_token),
+        changes={
+            "status": Evaluation.Status.QUEUED,
+            "run_token": None,
+            "error_code": code,
+            "error_message": message,
+        },
+    )
+
+
+def evaluation_requeue(*, evaluation_id: uuid.UUID | str) -> bool:
+    """`failed -> queued`, clearing the error; the caller publishes the job."""
+    return _transition(
+        evaluation_id,
+        expected=Q(status=Evaluation.Status.FAILED),
+        changes={
+            "status": Evaluation.Status.QUEUED,
+            "run_token": None,
+            "error_code": "",
+            "error_message": "",
+            "started_at": None,
+            "finished_at": None,
+            "published_at": None,
+        },
+    )
+
+
+# --- API access ----------------------------------------------------------------
+
+
+@transaction.atomic
+def api_token_create(*, username: str, staff: bool = False) -> str:
+    """The user's API token key, creating the user and token when missing."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+    if staff and not user.is_staff:
+        user.is_staff = True
+    user.save()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+# --- Running an evaluation -----------------------------------------------------
+
+USER_MESSAGES = {
+    "llm_unavailable": "The language model provider was unavailable; the "
+    "evaluation could not be completed.",
+    "llm_rejected": "The language model provider rejected the request; check the "
+    "service's model configuration.",
+    "llm_invalid_output": "The language model's answer did not follow the scoring "
+    "format, even after a repair attempt.",
+    "scoring_error": "The rubric could not be scored; check its criteria weights.",
+    "internal_error": "The evaluation failed because of an internal error.",
+}
+
+
+def _provider() -> Provider:
+    from django.conf import settings
+
+    if not settings.LLM_API_KEY:
+        return OfflineProvider()
+    return LLMProvider(LLMClient(_llm_config()))
+
+
+def _llm_config() -> LLMConfig:
+    from django.conf import settings
+
+    return LLMConfig(
+        base_url=settings.LLM_BASE_URL,
+        api_key=settings.LLM_API_KEY,
+        models=tuple(settings.LLM_MODELS),
+        timeout_seconds=settings.LLM_TIMEOUT_SECONDS,
+        max_retries=settings.LLM_MAX_RETRIES,
+        json_mode=settings.LLM_JSON_MODE,
+    )
+
+
+def _retrieval_backend() -> RetrievalBackend:
+    from django.conf import settings
+
+    if settings.RETRIEVAL_BACKEND == "embeddings" and settings.LLM_API_KEY:
+        return EmbeddingsBackend(LLMClient(_llm_config()), settings.EMBEDDINGS_MODEL)
+    return PostgresFullTextBackend()
+
+
+def evaluation_chain_input(
+    *, evaluation: Evaluation, backend: RetrievalBackend
+) -> ChainInput:
+    """The opening's documents (or this job's overrides) with retrieved context."""
+    opening = evaluation.opening
+    job_description = evaluation.job_description_override or opening.job_description
+    brief = evaluation.study_case_brief_override or opening.study_case_brief
+    criteria = list(opening.criteria.all())
+
+    def as_chain(group: str) -> tuple[Criterion, ...]:
+        return tuple(
+            Criterion(key=c.key, name=c.name, weight=c.weight, guide=c.guide)
+            for c in criteria
+            if c.group == group
+        )
+
+    rubric_texts = (
+        [evaluation.scoring_rubric_override]
+        if evaluation.scoring_rubric_override
+        else [f"{c.name}: {c.guide}" for c in criteria]
+    )
+    chunks = build_chunks(job_description, brief, rubric_texts)
+    cv_text, project_text = evaluation.cv.text, evaluation.project.text
+    cv_context = retrieve(
+        cv_text, chunks, backend, top_k=4, source=("job_description", "rubric")
+    )
+    project_context = retrieve(
+        project_text, chunks, backend, top_k=4, source=("study_case_brief", "rubric")
+    )
+    return ChainInput(
+        cv_text=cv_text,
+        project_text=project_text,
+        job_title=opening.title,
+        job_description=job_description,
+        study_case_brief=brief,
+        cv_criteria=as_chain("cv"),
+        project_criteria=as_chain("project"),
+        cv_context=tuple(chunk.text for chunk in cv_context),
+        project_context=tuple(chunk.text for chunk in project_context),
+    )
+
+
+def _provenance(
+    *,
+    provider: str,
+    model: str,
+    prompt_version: str,
+    retrieval_backend: str,
+    attempts: int,
+    durations_ms: dict[str, int],
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    llm_calls: int = 0,
+) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "model": model,
+        "prompt_version": prompt_version,
+        "retrieval_backend": retrieval_backend,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "llm_calls": llm_calls,
+        "durations_ms": durations_ms,
+        "attempts": attempts,
+    }
+
+
+def evaluation_run(*, evaluation_id: uuid.UUID | str, final_attempt: bool) -> bool:
+    """Run the pipeline for one job; True when this call completed it.
+
+    A job that is not runnable (already finished, or claimed by a newer run)
+    is skipped. A transient failure hands the job back for a retry and raises
+    `TransientError`, unless this is the final attempt: then the job fails and
+    the error is raised for the task layer to dead-letter it.
+    """
+    token = evaluation_claim(evaluation_id=evaluation_id)
+    if token is None:
+        logger.info("evaluation %s is not runnable; skipped", evaluation_id)
+        return False
+    evaluation = evaluation_get_for_run(evaluation_id=evaluation_id)
+    started = time.perf_counter()
+    provider = _provider()
+    backend = _retrieval_backend()
+    try:
+        chain_input = evaluation_chain_input(evaluation=evaluation, backend=backend)
+        retrieval_ms = int((time.perf_counter() - started) * 1000)
+        result = provider.run(chain_input)
+        cv_match_rate = Decimal(str(result.cv_match_rate))
+        project_score = Decimal(str(result.project_score))
+    except (LLMError, ScoringError) as exc:
+        code = getattr(exc, "code", "scoring_error")
+        if not isinstance(exc, LLMError):
+            code = "scoring_error"
+        transient = bool(getattr(exc, "transient", False))
+        message = USER_MESSAGES.get(code, USER_MESSAGES["internal_error"])
+        logger.warning(
+            "evaluation %s failed: %s (%s)", evaluation_id, code, type(exc).__name__
+        )
+        provenance = _provenance(
+            provider=provider.name,
+            model="",
+            prompt_version=PROMPT_VERSION,
+            retrieval_backend=backend.name,
+            attempts=evaluation.attempts,
+            durations_ms={"total": int((time.perf_counter() - started) * 1000)},
+        )
+        if transient and not final_attempt:
+            evaluation_release(
+                evaluation_id=evaluation_id, run_token=token, code=code, message=message
+            )
+            raise TransientError(message, code=code) from exc
+        evaluation_fail(
+            evaluation_id=evaluation_id,
+            run_token=token,
+            code=code,
+            message=message,
+            provenance=provenance,
+        )
+        error_class = TransientError if transient else PermanentError
+        raise error_class(message, code=code) from exc
+
+    durations = {"retrieval": retrieval_ms, **result.step_durations_ms}
+    durations["total"] = int((time.perf_counter() - started) * 1000)
+    return evaluation_complete(
+        evaluation_id=evaluation_id,
+        run_token=token,
+        cv_match_rate=cv_match_rate,
+        cv_feedback=result.cv_feedback,
+        project_score=project_score,
+        project_feedback=result.project_feedback,
+        overall_summary=result.overall_summary,
+        breakdown=result.breakdown(),
+        provenance=_provenance(
+            provider=result.provider,
+            model=result.model,
+            prompt_version=result.prompt_version,
+            retrieval_backend=backend.name,
+            attempts=evaluation.attempts,
+            durations_ms=durations,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            llm_calls=result.llm_calls,
+        ),
+    )
+
+
+# --- Creating and re-running jobs ------------------------------------------------
+
+
+def evaluation_enqueue(*, evaluation_id: uuid.UUID | str) -> None:
+    """Publish the job once the surrounding transaction commits."""
+    from evaluations.tasks import evaluate
+
+    evaluate.enqueue(evaluation_id=str(evaluation_id))
+
+
+@transaction.atomic
+def evaluation_rerun(*, evaluation_id: uuid.UUID | str) -> bool:
+    """`failed -> queued` and publish again; False when the job was not failed."""
+    if not evaluation_requeue(evaluation_id=evaluation_id):
+        return False
+    evaluation_enqueue(evaluation_id=evaluation_id)
+    return True
+
+
+def evaluation_rerun_failed(*, limit: int | None = None) -> int:
+    ids = (
+        Evaluation.objects.filter(status=Evaluation.Status.FAILED)
+        .order_by("created_at")
+        .values_list("id", flat=True)
+    )
+    if limit is not None:
+        ids = ids[:limit]
+    return sum(evaluation_rerun(evaluation_id=evaluation_id) for evaluation_id in ids)
+
+
+def evaluation_republish_stale(older_than: timedelta) -> int:
+    """The reconciler: publish jobs still `queued` after `older_than`.
+
+    Registered in `QUEUE_RECONCILERS`. Stamps `published_at` so a job is not
+    re-published again before another `older_than` has passed.
+    """
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        stale = list(
+            Evaluation.objects.select_for_update(skip_locked=True)
+            .filter(status=Evaluation.Status.QUEUED)
+            .filter(
+                Q(published_at__isnull=True, created_at__lt=cutoff)
+                | Q(published_at__lt=cutoff)
+            )
+            .order_by("created_at")
+            .values_list("id", flat=True)[:1000]
+        )
+        if stale:
+            Evaluation.objects.filter(id__in=stale).update(published_at=timezone.now())
+            for evaluation_id in stale:
+                evaluation_enqueue(evaluation_id=evaluation_id)
+    return len(stale)
