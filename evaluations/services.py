@@ -15,6 +15,8 @@ finish the job.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import uuid
@@ -23,17 +25,32 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from evaluations.models import Evaluation, JobOpening, RubricCriterion
+from evaluations.exceptions import (
+    ConflictError,
+    InvalidInput,
+    NotFoundError,
+    TooLargeError,
+    UnsupportedTypeError,
+)
+from evaluations.models import Evaluation, JobOpening, RubricCriterion, Upload
 from evaluations.pipeline.chain import (
     PROMPT_VERSION,
     ChainInput,
     Criterion,
     LLMProvider,
     Provider,
+)
+from evaluations.pipeline.extraction import (
+    DocumentTooLarge,
+    ExtractionError,
+    UnsupportedFileType,
+    extract_text,
 )
 from evaluations.pipeline.llm import LLMClient, LLMConfig, LLMError
 from evaluations.pipeline.offline import OfflineProvider
@@ -45,7 +62,11 @@ from evaluations.pipeline.retrieval import (
     retrieve,
 )
 from evaluations.pipeline.scoring import ScoringError
-from evaluations.selectors import evaluation_get_for_run
+from evaluations.selectors import (
+    evaluation_get_for_run,
+    opening_get,
+    upload_get_for_user,
+)
 from queueing.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -456,7 +477,184 @@ def evaluation_run(*, evaluation_id: uuid.UUID | str, final_attempt: bool) -> bo
     )
 
 
+# --- Uploads --------------------------------------------------------------------
+
+MAX_FILENAME_LENGTH = 255
+
+
+def _clean_filename(name: str) -> str:
+    """The client's file name for display only: last component, printable, short."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch for ch in base if ch.isprintable()).strip()
+    return (printable or "upload")[-MAX_FILENAME_LENGTH:]
+
+
+def upload_create(*, owner: Any, kind: str, file: File, max_bytes: int) -> Upload:
+    """Check, extract and store one uploaded document.
+
+    The type is decided from the content and must match the extension; the
+    stored file gets a generated name, never the client's.
+    """
+    if kind not in Upload.Kind.values:
+        raise InvalidInput(f"Unknown upload kind {kind!r}.", field=kind)
+    filename = _clean_filename(file.name or "")
+    if file.size is not None and file.size > max_bytes:
+        raise TooLargeError(
+            f"The {kind} file is larger than {max_bytes // (1024 * 1024)} MB.",
+            field=kind,
+        )
+    file.seek(0)
+    data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise TooLargeError(
+            f"The {kind} file is larger than {max_bytes // (1024 * 1024)} MB.",
+            field=kind,
+        )
+    try:
+        document = extract_text(data, filename)
+    except UnsupportedFileType as exc:
+        raise UnsupportedTypeError(exc.message, field=kind) from exc
+    except DocumentTooLarge as exc:
+        raise TooLargeError(exc.message, field=kind) from exc
+    except ExtractionError as exc:
+        raise InvalidInput(exc.message, field=kind) from exc
+
+    extension = {
+        "application/pdf": ".pdf",
+        "text/plain": ".txt",
+    }.get(document.content_type, ".docx")
+    upload = Upload(
+        kind=kind,
+        original_filename=filename,
+        content_type=document.content_type,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        text=document.text,
+        owner=owner,
+    )
+    upload.file.save(f"{upload.id.hex}{extension}", ContentFile(data), save=False)
+    upload.save()
+    return upload
+
+
 # --- Creating and re-running jobs ------------------------------------------------
+
+OVERRIDE_LIMITS = {
+    "job_description": 5000,
+    "study_case_brief": 5000,
+    "scoring_rubric": 10000,
+}
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _owned_upload(*, owner: Any, upload_id: Any, kind: str, field: str) -> Upload:
+    upload = upload_get_for_user(upload_id=upload_id, user=owner)
+    if upload is None:
+        raise NotFoundError(f"No upload with id {upload_id}.", field=field)
+    if upload.kind != kind:
+        raise InvalidInput(
+            f"{field} must be the id of a {kind} upload, not a {upload.kind} upload.",
+            field=field,
+        )
+    return upload
+
+
+def evaluation_create(
+    *,
+    owner: Any,
+    cv_id: uuid.UUID,
+    project_id: uuid.UUID,
+    job_title: str | None = None,
+    job_description: str = "",
+    study_case_brief: str = "",
+    scoring_rubric: str = "",
+    idempotency_key: str | None = None,
+    request_id: str = "",
+) -> tuple[Evaluation, bool]:
+    """Create a queued job and publish it after the commit.
+
+    Returns the job and whether it was created: with an `idempotency_key`
+    already used for the same request, the earlier job is returned; the same
+    key with a different request is a conflict. Concurrent duplicates are
+    settled by the database's unique constraint.
+    """
+    overrides = {
+        "job_description": job_description,
+        "study_case_brief": study_case_brief,
+        "scoring_rubric": scoring_rubric,
+    }
+    for field, limit in OVERRIDE_LIMITS.items():
+        if len(overrides[field]) > limit:
+            raise InvalidInput(
+                f"{field} is longer than {limit} characters.", field=field
+            )
+    fingerprint = request_fingerprint(
+        {
+            "cv_id": str(cv_id),
+            "project_id": str(project_id),
+            "job_title": job_title or "",
+            **overrides,
+        }
+    )
+    if idempotency_key:
+        existing = _existing_for_key(owner, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+
+    cv = _owned_upload(owner=owner, upload_id=cv_id, kind="cv", field="cv_id")
+    project = _owned_upload(
+        owner=owner, upload_id=project_id, kind="project", field="project_id"
+    )
+    opening = opening_get(title=job_title)
+    if opening is None:
+        raise InvalidInput(
+            f"No job opening titled {job_title!r}."
+            if job_title
+            else "No default job opening is configured.",
+            field="job_title",
+        )
+    try:
+        with transaction.atomic():
+            evaluation = Evaluation.objects.create(
+                owner=owner,
+                cv=cv,
+                project=project,
+                opening=opening,
+                job_description_override=job_description,
+                study_case_brief_override=study_case_brief,
+                scoring_rubric_override=scoring_rubric,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+                request_id=request_id[:128],
+            )
+            evaluation_enqueue(evaluation_id=evaluation.id)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # Lost a race with a concurrent request using the same key.
+        existing = _existing_for_key(owner, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    return evaluation, True
+
+
+def _existing_for_key(
+    owner: Any, idempotency_key: str, fingerprint: str
+) -> Evaluation | None:
+    existing = Evaluation.objects.filter(
+        owner=owner, idempotency_key=idempotency_key
+    ).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise ConflictError(
+            "This Idempotency-Key was already used with a different request.",
+            field="Idempotency-Key",
+        )
+    return existing
 
 
 def evaluation_enqueue(*, evaluation_id: uuid.UUID | str) -> None:
