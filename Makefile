@@ -61,6 +61,7 @@ test: venv infra lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
+	bash scripts/install-bench-tools.sh
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean: infra-stop

@@ -30,7 +30,6 @@ from django_tasks.signals import task_enqueued
 from typing_extensions import ParamSpec
 
 from config.logging import request_id_var
-from queueing.conf import queue_settings
 from queueing.messages import JobMessage
 from queueing.producer import get_publisher
 
@@ -50,6 +49,8 @@ class KafkaTaskContext(TaskContext):
     attempt_number: int
     max_attempts: int
     replayed: bool = False
+    # Wall-clock time the message was handed to the broker, after the commit.
+    enqueued_at: float = 0.0
 
     @property
     def is_final_attempt(self) -> bool:
@@ -107,13 +108,6 @@ class KafkaTaskBackend(BaseTaskBackend):
         return result
 
 
-def publish_now(message: JobMessage, *, topic: str | None = None) -> None:
-    """Hand an already-built job message to the publisher (reconciler, replay)."""
-    if topic not in (None, queue_settings().job_topic):
-        raise ValueError("the publisher only writes to the job topic")
-    get_publisher().submit(message)
-
-
 def build_context(
     result: TaskResult[Any], message: JobMessage, max_attempts: int
 ) -> KafkaTaskContext:
@@ -122,4 +116,5 @@ def build_context(
         attempt_number=message.attempt,
         max_attempts=max_attempts,
         replayed=message.replayed,
+        enqueued_at=message.enqueued_at,
     )

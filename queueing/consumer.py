@@ -1,9 +1,9 @@
 """The worker: a consumer-group loop that runs tasks in threads.
 
-One thread polls Kafka; up to `concurrency` jobs run in a thread pool, so a
-job that takes minutes never stops the loop from polling (and never trips
-`max.poll.interval.ms`). When the pool is full the loop stops taking new
-messages (they wait in librdkafka, whose fetching is paused).
+One thread polls Kafka and hands messages to `concurrency` job threads
+through a local queue, so a job that takes minutes never stops the loop from
+polling (and never trips `max.poll.interval.ms`). When the local queue holds
+enough work the loop pauses fetching, and resumes once it has drained to half.
 
 Offsets are committed only after the job's task returned, which means its
 database effect is committed, and only contiguously per partition: offset 7 is
@@ -29,8 +29,6 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +40,7 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from django.db import close_old_connections
+from django.db import connections
 from django.utils.module_loading import import_string
 from django_tasks.base import Task, TaskResult, TaskResultStatus
 
@@ -114,6 +112,7 @@ class Delivery:
     message: JobMessage
     tracker: PartitionTracker
     error: BaseException | None = None
+    skipped: bool = False
 
     @property
     def key(self) -> TopicKey:
@@ -125,6 +124,24 @@ class _Delayed:
     due: float
     seq: int
     delivery: Delivery = field(compare=False)
+
+
+_STOP_THREAD = None
+
+
+def release_connections(*, failed: bool) -> None:
+    """Close this thread's database connections that are broken or too old.
+
+    Like Django's `close_old_connections` at the end of a request, but a
+    connection that served a job without error is kept without resetting its
+    health check, which would cost a round trip on every job.
+    """
+    for connection in connections.all(initialized_only=True):
+        expired = (
+            connection.close_at is not None and time.monotonic() >= connection.close_at
+        )
+        if failed or expired:
+            connection.close_if_unusable_or_obsolete()
 
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
@@ -142,7 +159,7 @@ class Worker:
         shutdown_grace: float = 30.0,
         reconcile: bool = True,
         consumer_config: dict[str, Any] | None = None,
-        on_idle: Callable[[Worker], None] | None = None,
+        max_local_queue: int | None = None,
     ) -> None:
         self.conf = queue_settings()
         self.concurrency = concurrency
@@ -152,18 +169,21 @@ class Worker:
         self.topics = [self.conf.job_topic, self.conf.retry_topic]
         self._consumer_overrides = consumer_config or {}
         self._reconciler = Reconciler() if reconcile else None
-        self._on_idle = on_idle
+        # Fetched messages kept locally: enough to keep every thread busy
+        # between polls, few enough to hand over quickly on a rebalance.
+        self.max_local_queue = max_local_queue or max(100, concurrency * 25)
 
         self._stop = threading.Event()
         self._trackers: dict[TopicKey, PartitionTracker] = {}
-        self._backlog: deque[Delivery] = deque()
+        self._work: queue.Queue[Delivery | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
         self._delayed: list[_Delayed] = []
         self._delayed_seq = 0
         self._paused_full = False
         self._paused_for_delay: set[TopicKey] = set()
         self._outcomes: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._pending_moves: list[tuple[str, Delivery, JobMessage]] = []
-        self._in_flight = 0
+        self._outstanding = 0  # queued locally or running
         self._consumer: Consumer | None = None
         self._producer: TransactionalProducer | None = None
 
@@ -214,7 +234,12 @@ class Worker:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="job")
+        self._threads = [
+            threading.Thread(target=self._job_thread, name=f"job-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
         if self._reconciler:
             self._reconciler.start()
         logger.info(
@@ -225,50 +250,63 @@ class Worker:
         )
         try:
             while not self._stop.is_set():
-                self._step(executor)
-            self._drain(executor)
+                self._step()
+            self._drain()
         finally:
             if self._reconciler:
                 self._reconciler.stop()
             consumer.close()
             self._producer.close()
-            executor.shutdown(wait=False, cancel_futures=True)
+            for _ in self._threads:
+                self._work.put(_STOP_THREAD)
             logger.info("worker stopped")
 
-    def _step(self, executor: ThreadPoolExecutor) -> None:
+    def _step(self) -> None:
         consumer = self._consumer
         assert consumer is not None
         self._handle_outcomes()
         self._release_due()
-        self._dispatch(executor)
         self._flow_control()
-        free = max(1, self.concurrency - self._in_flight - len(self._backlog))
-        for raw in consumer.consume(num_messages=free, timeout=self.poll_timeout):
-            self._accept(raw)
-        self._dispatch(executor)
-        if self._on_idle and not self._in_flight and not self._backlog:
-            self._on_idle(self)
+        if self._paused_full:
+            consumer.poll(self.poll_timeout)  # serves callbacks and heartbeats
+            return
+        # poll() returns as soon as one message is there (consume() would wait
+        # for a whole batch); then take whatever else is already fetched.
+        first = consumer.poll(self.poll_timeout)
+        if first is None:
+            return
+        self._accept(first)
+        room = self.max_local_queue - self._outstanding
+        if room > 0:
+            for raw in consumer.consume(num_messages=room, timeout=0):
+                self._accept(raw)
 
-    def _drain(self, executor: ThreadPoolExecutor) -> None:
+    def _drain(self) -> None:
         """Stop taking work, let running jobs finish within the grace period."""
         consumer = self._consumer
         assert consumer is not None
         assignment = consumer.assignment()
         if assignment:
             consumer.pause(assignment)
-        self._backlog.clear()
         self._delayed.clear()
+        while True:
+            try:
+                queued = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if queued is not None:
+                self._outstanding -= 1
         deadline = time.monotonic() + self.shutdown_grace
-        while self._in_flight and time.monotonic() < deadline:
-            consumer.consume(num_messages=1, timeout=0.05)
+        while self._outstanding and time.monotonic() < deadline:
+            consumer.poll(0.05)
             self._handle_outcomes()
         self._handle_outcomes()
         self._commit(asynchronous=False)
-        if self._in_flight:
+        if self._outstanding:
             logger.warning(
                 "%d job(s) still running after the grace period; they will be "
                 "redelivered",
-                self._in_flight,
+                self._outstanding,
             )
 
     # --- consuming -----------------------------------------------------------
@@ -295,7 +333,12 @@ class Worker:
         if message.not_before > time.time():
             self._delay(delivery)
         else:
-            self._backlog.append(delivery)
+            self._submit(delivery)
+
+    def _submit(self, delivery: Delivery) -> None:
+        self._outstanding += 1
+        metrics.IN_FLIGHT.set(self._outstanding)
+        self._work.put(delivery)
 
     def _delay(self, delivery: Delivery) -> None:
         """Hold a retry until its time; its partition waits, the job topic does not."""
@@ -314,7 +357,7 @@ class Worker:
         while self._delayed and self._delayed[0].due <= now:
             delivery = heapq.heappop(self._delayed).delivery
             if self._trackers.get(delivery.key) is delivery.tracker:
-                self._backlog.append(delivery)
+                self._submit(delivery)
                 released.add(delivery.key)
         waiting = {item.delivery.key for item in self._delayed}
         to_resume = [key for key in released if key not in waiting]
@@ -326,7 +369,10 @@ class Worker:
     def _flow_control(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        full = self._in_flight + len(self._backlog) >= self.concurrency
+        if self._paused_full:
+            full = self._outstanding > self.max_local_queue // 2
+        else:
+            full = self._outstanding >= self.max_local_queue
         if full == self._paused_full:
             return
         partitions = [
@@ -341,16 +387,18 @@ class Worker:
                 consumer.resume(partitions)
         self._paused_full = full
 
-    def _dispatch(self, executor: ThreadPoolExecutor) -> None:
-        while self._backlog and self._in_flight < self.concurrency:
-            delivery = self._backlog.popleft()
-            if self._trackers.get(delivery.key) is not delivery.tracker:
-                continue
-            self._in_flight += 1
-            metrics.IN_FLIGHT.set(self._in_flight)
-            executor.submit(self._run_job, delivery)
+    # --- running jobs (in the job threads) -------------------------------------
 
-    # --- running a job (in a pool thread) -------------------------------------
+    def _job_thread(self) -> None:
+        while True:
+            delivery = self._work.get()
+            if delivery is None:
+                return
+            if self._trackers.get(delivery.key) is not delivery.tracker:
+                delivery.skipped = True  # its partition was revoked meanwhile
+            else:
+                self._run_job(delivery)
+            self._outcomes.put(delivery)
 
     def _run_job(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -358,7 +406,6 @@ class Worker:
             metrics.PICKUP_LATENCY.observe(max(0.0, time.time() - message.enqueued_at))
         metrics.JOBS_STARTED.inc()
         started = time.perf_counter()
-        close_old_connections()
         with log_context(request_id=message.request_id or "-", job_id=message.job_id):
             try:
                 task = import_string(message.task_path)
@@ -368,9 +415,8 @@ class Worker:
             except BaseException as exc:
                 delivery.error = exc
             finally:
-                close_old_connections()
+                release_connections(failed=delivery.error is not None)
         metrics.RUN_TIME.observe(time.perf_counter() - started)
-        self._outcomes.put(delivery)
 
     def _call(self, task: Task, message: JobMessage) -> None:
         result: TaskResult[Any] = TaskResult(
@@ -401,9 +447,12 @@ class Worker:
                 delivery = self._outcomes.get_nowait()
             except queue.Empty:
                 break
-            self._in_flight -= 1
-            metrics.IN_FLIGHT.set(self._in_flight)
-            if self._trackers.get(delivery.key) is not delivery.tracker:
+            self._outstanding -= 1
+            metrics.IN_FLIGHT.set(self._outstanding)
+            if (
+                delivery.skipped
+                or self._trackers.get(delivery.key) is not delivery.tracker
+            ):
                 # The partition was revoked while the job ran: its new owner
                 # decides; this worker commits nothing for it.
                 continue
@@ -558,7 +607,6 @@ class Worker:
         for key in keys:
             self._trackers.pop(key, None)
             self._paused_for_delay.discard(key)
-        self._backlog = deque(d for d in self._backlog if d.key not in keys)
         self._delayed = [d for d in self._delayed if d.delivery.key not in keys]
         heapq.heapify(self._delayed)
 

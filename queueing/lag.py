@@ -103,3 +103,77 @@ def group_lag(
     finally:
         consumer.close()
     return report
+
+
+def dead_letter_count(*, timeout: float = 5.0, limit: int = 10_000) -> int:
+    """How many dead letters wait to be replayed (at most `limit`).
+
+    The messages are read, not inferred from offsets: Kafka transaction markers
+    take offsets too. Reading starts where `replay_dead_letters` (consumer group
+    `<group>-replay`) stopped, with `read_committed`, and commits nothing.
+    """
+    import time
+
+    from confluent_kafka import KafkaError
+
+    conf = queue_settings()
+    topic = conf.dead_letter_topic
+    replay_group = f"{conf.consumer_group}-replay"
+    admin = admin_client()
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+        replayed = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(replay_group)]
+        )[replay_group].result(timeout)
+    except KafkaException as exc:
+        raise BrokerUnavailable(str(exc.args[0])) from exc
+    topic_metadata = metadata.topics.get(topic)
+    if topic_metadata is None or topic_metadata.error is not None:
+        return 0
+    replayed_up_to = {
+        tp.partition: tp.offset
+        for tp in replayed.topic_partitions
+        if tp.topic == topic and tp.offset >= 0
+    }
+
+    consumer = Consumer(
+        client_config(
+            **{
+                "group.id": f"{conf.consumer_group}-dead-letter-probe",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+            }
+        )
+    )
+    count = 0
+    try:
+        start = []
+        for partition in sorted(topic_metadata.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            begin = max(low, replayed_up_to.get(partition, low))
+            if begin < high:
+                start.append(TopicPartition(topic, partition, begin))
+        if not start:
+            return 0
+        consumer.assign(start)
+        unfinished = {tp.partition for tp in start}
+        deadline = time.monotonic() + timeout
+        while unfinished and count < limit:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable("timed out reading the dead-letter topic")
+            for message in consumer.consume(num_messages=500, timeout=0.2):
+                error = message.error()
+                if error is None:
+                    count += 1
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    unfinished.discard(message.partition())
+                elif error.fatal():
+                    raise BrokerUnavailable(error.str())
+    except KafkaException as exc:
+        raise BrokerUnavailable(str(exc.args[0])) from exc
+    finally:
+        consumer.close()
+    return min(count, limit)

@@ -1,0 +1,1 @@
+"""Benchmarks of the queue and the API against the real PostgreSQL and Kafka."""
