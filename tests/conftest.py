@@ -34,10 +34,14 @@ def _default_opening(request: pytest.FixtureRequest) -> None:
 
     Transactional tests flush every table afterwards, data migrations included.
     """
-    uses_db = {"db", "transactional_db", "django_db_setup"} & set(request.fixturenames)
-    if not uses_db and not request.node.get_closest_marker("django_db"):
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in names or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+    elif "db" in names or marker:
+        request.getfixturevalue("db")
+    else:
         return
-    request.getfixturevalue("django_db_blocker")
     from django.apps import apps
 
     seed = importlib.import_module(
