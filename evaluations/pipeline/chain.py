@@ -289,8 +289,8 @@ def _results_text(scores: Sequence[CriterionScore]) -> str:
 # --- Validation --------------------------------------------------------------
 
 
-class _InvalidAnswer(ValueError):
-    pass
+class InvalidAnswer(ValueError):
+    """An answer that does not follow the schema; the message says how."""
 
 
 def parse_scored_answer(
@@ -337,7 +337,7 @@ def parse_scored_answer(
     if not isinstance(feedback, str) or not feedback.strip():
         problems.append('"feedback" must be a non-empty string.')
     if problems:
-        raise _InvalidAnswer(" ".join(problems))
+        raise InvalidAnswer(" ".join(problems))
     assert isinstance(feedback, str)
     scores = tuple(
         CriterionScore(
@@ -355,7 +355,7 @@ def parse_scored_answer(
 def parse_summary_answer(content: dict[str, Any]) -> str:
     summary = content.get("overall_summary")
     if not isinstance(summary, str) or not summary.strip():
-        raise _InvalidAnswer('"overall_summary" must be a non-empty string.')
+        raise InvalidAnswer('"overall_summary" must be a non-empty string.')
     return summary.strip()
 
 
@@ -466,7 +466,7 @@ class LLMProvider:
                 )
                 try:
                     return parse(response.content)
-                except _InvalidAnswer as error:
+                except InvalidAnswer as error:
                     bad_answer, problem = response.raw_text, str(error)
             if attempt == 2:
                 raise InvalidModelOutput(

@@ -42,10 +42,11 @@ class Term:
     label: str
     area: str
     pattern: re.Pattern[str]
+    umbrella: bool = False
 
 
-def _term(area: str, label: str, *aliases: str) -> Term:
-    return Term(label=label, area=area, pattern=_pattern(*aliases))
+def _term(area: str, label: str, *aliases: str, umbrella: bool = False) -> Term:
+    return Term(label=label, area=area, pattern=_pattern(*aliases), umbrella=umbrella)
 
 
 # Areas group interchangeable skills: a CV with MySQL instead of the PostgreSQL
@@ -74,6 +75,7 @@ TECH_TERMS: Final = (
         "REST APIs",
         "restful",
         r"rest(?:ful)?\s*(?:apis?|services?|endpoints?|interfaces?)",
+        r"(?-i:REST)",
     ),
     _term("apis", "GraphQL", "graphql"),
     _term("apis", "gRPC", "grpc"),
@@ -92,10 +94,11 @@ TECH_TERMS: Final = (
         "queues",
         "Message queues",
         r"message\s+(?:queues?|brokers?)",
-        r"(?:job|task)\s+queues?",
+        r"(?:job|task)[- ]queues?",
         r"event\s+streaming",
         "pub/?sub",
         "sqs",
+        umbrella=True,
     ),
     _term("cloud", "AWS", "aws", "amazon web services"),
     _term("cloud", "GCP", "gcp", "google cloud(?: platform)?"),
@@ -258,9 +261,21 @@ def _threshold(value: float, cuts: tuple[float, float, float, float]) -> int:
     return 1 + sum(1 for cut in cuts if value >= cut)
 
 
-def _excerpt(line: str, limit: int = 90) -> str:
-    line = " ".join(line.strip(" -*•\t").split())
-    return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
+def _excerpt(statement: str, focus: re.Match[str], limit: int = 100) -> str:
+    """Up to `limit` characters of `statement` around the `focus` match."""
+    if len(statement) <= limit:
+        return statement
+    start = max(0, min(focus.start() - limit // 3, len(statement) - limit))
+    if start:
+        space = statement.find(" ", start)
+        start = space + 1 if 0 <= space < focus.start() else start
+    end = start + limit
+    if end < len(statement):
+        space = statement.rfind(" ", focus.end(), end)
+        end = space if space != -1 else end
+    prefix = "..." if start else ""
+    suffix = "..." if end < len(statement) else ""
+    return prefix + statement[start:end].strip() + suffix
 
 
 @dataclass(frozen=True)
@@ -273,13 +288,72 @@ def _signal(label: str, *aliases: str) -> _Signal:
     return _Signal(label=label, pattern=_pattern(*aliases))
 
 
+_NEGATION: Final = re.compile(
+    r"(?:\b(?:not|no|never|without|lacks?|lacking|missing)\b|n't\b)", re.IGNORECASE
+)
+# A clause ends at punctuation, a blank line or a new bullet; a plain line
+# break is usually just a wrapped line.
+_CLAUSE_END: Final = re.compile(r"[.!?;:,]|\n\s*\n|\n\s*(?:[-*\u2022]|\d{1,2}[.)])\s")
+_NEGATION_WINDOW: Final = 40
+
+
+def _mentions(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether `pattern` occurs in `text` other than after a negation.
+
+    "I did not add a job queue" must not count as a job queue; a negation is
+    looked for only earlier in the same clause, just before the match.
+    """
+    for match in pattern.finditer(text):
+        window = text[max(0, match.start() - _NEGATION_WINDOW) : match.start()]
+        clause = _CLAUSE_END.split(window)[-1]
+        if not _NEGATION.search(clause):
+            return True
+    return False
+
+
+def _statements(text: str) -> list[str]:
+    """Bullets and sentences with wrapped lines joined back together.
+
+    Text from PDFs and fixed-width documents breaks long bullets across lines;
+    a line continues the previous one unless it starts a bullet, follows a
+    blank line, or the previous line ended a sentence or was short (a heading).
+    """
+    statements: list[str] = []
+    current = ""
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line:
+            if current:
+                statements.append(current)
+            current = ""
+            continue
+        continues = (
+            current
+            and not _BULLET.match(line)
+            and not current.endswith((".", "!", "?", ":"))
+            and len(current) >= 40
+        )
+        if continues:
+            current = f"{current} {line}"
+        else:
+            if current:
+                statements.append(current)
+            current = line
+    if current:
+        statements.append(current)
+    return statements
+
+
+_BULLET: Final = re.compile(r"(?:[-*\u2022\u25aa\u25cf\u25e6\u2023]|\d{1,2}[.)])\s")
+
+
 def _signals_found(
     text: str, signals: Iterable[_Signal]
 ) -> tuple[list[str], list[str]]:
     found: list[str] = []
     missing: list[str] = []
     for signal in signals:
-        (found if signal.pattern.search(text) else missing).append(signal.label)
+        (found if _mentions(signal.pattern, text) else missing).append(signal.label)
     return found, missing
 
 
@@ -305,7 +379,7 @@ class _Assessment:
 
 
 def _terms_in(text: str, terms: Iterable[Term]) -> tuple[Term, ...]:
-    return tuple(term for term in terms if term.pattern.search(text))
+    return tuple(term for term in terms if _mentions(term.pattern, text))
 
 
 def _extra_required_terms(job_description: str) -> tuple[Term, ...]:
@@ -344,9 +418,16 @@ def _tech_match(context_cv: str, job_description: str) -> tuple[float, str]:
     )
     if not required:
         return _generic_overlap(job_description, context_cv, "the job description")
-    found = [term for term in required if term.pattern.search(context_cv)]
-    missing = [term for term in required if term not in found]
     cv_terms = _terms_in(context_cv, TECH_TERMS)
+    found = [
+        term
+        for term in required
+        if term in cv_terms
+        or _mentions(term.pattern, context_cv)
+        # A general skill is shown by any specific one of its area.
+        or (term.umbrella and any(t.area == term.area for t in cv_terms))
+    ]
+    missing = [term for term in required if term not in found]
     areas = list(dict.fromkeys(t.area for t in required if t.area != "other"))
     area_points = 0.0
     for area in areas:
@@ -367,9 +448,9 @@ def _tech_match(context_cv: str, job_description: str) -> tuple[float, str]:
         parts.append("None of the skills the role asks for appear in the CV.")
     if missing:
         parts.append(f"Missing from the CV: {_listing([t.label for t in missing])}.")
-    related = [t.label for t in cv_terms if t not in found and t.area in areas]
-    if related:
-        parts.append(f"Related skills: {_listing(related)}.")
+    others = [t.label for t in cv_terms if t not in found]
+    if others:
+        parts.append(f"Other skills in the CV: {_listing(others)}.")
     return value, " ".join(parts)
 
 
@@ -534,9 +615,13 @@ def _experience_level(context: _Context, criterion: Criterion) -> _Assessment:
     years = max(ranged, claimed)
     score = _threshold(years, (1, 2, 3, 5))
     parts: list[str] = []
-    if years:
+    if years >= 0.5:
         source = "stated" if claimed >= ranged else "from the dates of the roles listed"
-        parts.append(f"About {years:.0f} years of experience ({source}).")
+        rounded = round(years)
+        unit = "year" if rounded == 1 else "years"
+        parts.append(f"About {rounded} {unit} of experience ({source}).")
+    elif years:
+        parts.append("Less than a year of experience.")
     else:
         parts.append("No years of experience or dated roles found in the CV.")
     senior = [match.group(0) for match in _SENIOR.finditer(context.cv)]
@@ -562,8 +647,7 @@ _METRIC: Final = re.compile(
     r"|[$€£]\s?\d"
     r"|\b\d+(?:[.,]\d+)?\s*(?:k|m|bn|million|billion|thousand)?\+?\s*"
     r"(?:users|customers|clients|requests|req/s|rps|qps|transactions|events|"
-    r"messages|jobs|downloads|merchants|orders|documents|records|services|"
-    r"engineers|developers|people)\b"
+    r"messages|jobs|downloads|merchants|orders|documents|records)\b"
     r"|\bfrom\s+\d+(?:[.,]\d+)?\s*\w*\s+(?:to|down to)\s+\d"
     r"|\b\d+(?:[.,]\d+)?\s*(?:ms|milliseconds|seconds|minutes|hours)\b",
     re.IGNORECASE,
@@ -595,15 +679,16 @@ _IMPACT: Final = _pattern(
 def _relevant_achievements(context: _Context, criterion: Criterion) -> _Assessment:
     quantified: list[str] = []
     qualitative = 0
-    for line in context.cv.splitlines():
-        if _METRIC.search(line) and (_IMPACT.search(line) or "%" in line):
-            quantified.append(line)
-        elif _IMPACT.search(line):
+    for statement in _statements(context.cv):
+        metric = _METRIC.search(statement)
+        if metric:
+            quantified.append(_excerpt(statement.lstrip("-*\u2022 "), metric))
+        elif _IMPACT.search(statement):
             qualitative += 1
     points = len(quantified) + 0.5 * min(qualitative, 4)
     score = _threshold(points, (1, 2, 3, 5))
     if quantified:
-        examples = "; ".join(f'"{_excerpt(line)}"' for line in quantified[:3])
+        examples = "; ".join(f'"{excerpt}"' for excerpt in quantified[:3])
         rationale = (
             f"{len(quantified)} quantified achievement"
             f"{'s' if len(quantified) != 1 else ''}, e.g. {examples}."
@@ -1065,7 +1150,7 @@ def _brief_coverage(context: _Context) -> tuple[float, list[str], list[str]]:
     required = [s for s in _REQUIRED_PIECES if s.pattern.search(context.brief)]
     if not required:
         return 0.0, [], []
-    found = [s.label for s in required if s.pattern.search(context.project)]
+    found = [s.label for s in required if _mentions(s.pattern, context.project)]
     missing = [s.label for s in required if s.label not in found]
     return len(found) / len(required), found, missing
 

@@ -199,44 +199,70 @@ def retrieve(
 
 # --- PostgreSQL full-text search ---------------------------------------------
 
-# plainto_tsquery would AND every word of a whole CV and match nothing, so the
-# query is an OR of the query's most distinctive lexemes: those it repeats
-# most, weighted by how few chunks contain them (a word found in every chunk
-# cannot tell them apart). Lexemes are quoted and cast to tsquery directly so
-# they are not stemmed a second time.
+# PostgreSQL parses, stems and drops stop words (to_tsvector 'english'); the
+# ranking is Okapi BM25 over those lexemes, in the same query. A tsquery from
+# plainto_tsquery would AND every word of a whole CV and match nothing, and
+# ts_rank_cd weighs a word found in every chunk as much as a rare one; BM25 sums
+# over the shared lexemes (an OR) and weighs each by how few chunks contain it.
+# Only the query's most distinctive lexemes (frequent in the query, rare among
+# the chunks) take part, which bounds the work for long queries.
 _RANK_SQL: Final = """
 WITH chunk AS (
     SELECT c.position, to_tsvector('english', c.body) AS document
-    FROM unnest(%s::text[]) WITH ORDINALITY AS c(body, position)
+    FROM unnest(%(texts)s::text[]) WITH ORDINALITY AS c(body, position)
 ),
-chunk_lexeme AS (
-    SELECT entry.lexeme, count(*) AS chunks_with_lexeme
+chunk_term AS (
+    SELECT chunk.position, entry.lexeme,
+           coalesce(array_length(entry.positions, 1), 1) AS frequency
     FROM chunk, unnest(chunk.document) AS entry
-    GROUP BY entry.lexeme
+),
+chunk_length AS (
+    SELECT position, sum(frequency) AS length FROM chunk_term GROUP BY position
+),
+corpus AS (
+    SELECT (SELECT count(*) FROM chunk) AS chunks,
+           greatest(coalesce((SELECT avg(length) FROM chunk_length), 1), 1)
+               AS average_length
+),
+term_rarity AS (
+    SELECT lexeme,
+           ln(1 + ((SELECT chunks FROM corpus) - count(*) + 0.5) / (count(*) + 0.5))
+               AS idf
+    FROM chunk_term
+    GROUP BY lexeme
 ),
 query_term AS (
-    SELECT entry.lexeme
-    FROM unnest(to_tsvector('english', %s)) AS entry
-    JOIN chunk_lexeme USING (lexeme)
-    ORDER BY
-        coalesce(array_length(entry.positions, 1), 1)
-            * ln((SELECT count(*) + 1 FROM chunk)::numeric
-                 / chunk_lexeme.chunks_with_lexeme) DESC,
-        entry.lexeme
-    LIMIT %s
+    SELECT entry.lexeme, term_rarity.idf,
+           1 + ln(coalesce(array_length(entry.positions, 1), 1)) AS weight
+    FROM unnest(to_tsvector('english', %(query)s)) AS entry
+    JOIN term_rarity USING (lexeme)
+    ORDER BY (1 + ln(coalesce(array_length(entry.positions, 1), 1)))
+             * term_rarity.idf DESC,
+             entry.lexeme
+    LIMIT %(max_terms)s
 ),
-query AS (
-    SELECT string_agg(
-        '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''',
-        ' | '
-    )::tsquery AS terms
-    FROM query_term
+score AS (
+    SELECT chunk_term.position,
+           sum(
+               query_term.weight * query_term.idf
+               * chunk_term.frequency * (%(k1)s + 1)
+               / (chunk_term.frequency + %(k1)s * (1 - %(b)s + %(b)s
+                  * chunk_length.length / corpus.average_length))
+           ) AS rank
+    FROM chunk_term
+    JOIN query_term USING (lexeme)
+    JOIN chunk_length USING (position)
+    CROSS JOIN corpus
+    GROUP BY chunk_term.position
 )
-SELECT chunk.position, coalesce(ts_rank_cd(chunk.document, query.terms), 0) AS rank
-FROM chunk CROSS JOIN query
+SELECT chunk.position, coalesce(score.rank, 0) AS rank
+FROM chunk LEFT JOIN score USING (position)
 ORDER BY rank DESC, chunk.position
-LIMIT %s
+LIMIT %(top_k)s
 """
+# The usual BM25 constants: term-frequency saturation and length normalisation.
+_BM25_K1: Final = 1.2
+_BM25_B: Final = 0.75
 
 
 class PostgresFullTextBackend:
@@ -259,12 +285,14 @@ class PostgresFullTextBackend:
         with connection.cursor() as cursor:
             cursor.execute(
                 _RANK_SQL,
-                [
-                    [chunk.text for chunk in chunks],
-                    query[:MAX_QUERY_CHARS],
-                    self.max_terms,
-                    top_k,
-                ],
+                {
+                    "texts": [chunk.text for chunk in chunks],
+                    "query": query[:MAX_QUERY_CHARS],
+                    "max_terms": self.max_terms,
+                    "k1": _BM25_K1,
+                    "b": _BM25_B,
+                    "top_k": top_k,
+                },
             )
             rows = cursor.fetchall()
         return [chunks[position - 1] for position, _ in rows]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from evaluations.pipeline import scoring
-from evaluations.pipeline.chain import ChainInput, ChainResult, Criterion
+from evaluations.pipeline.chain import ChainInput, ChainResult, Criterion, Provider
 from evaluations.pipeline.defaults import (
     DEFAULT_CV_CRITERIA,
     DEFAULT_JOB_DESCRIPTION,
@@ -373,7 +373,8 @@ def test_feedback_names_the_evidence_found_and_what_is_missing(
     missing = junior_technical.split("Missing from the CV:")[1]
     assert "Python" in missing
     assert "Kafka" in missing
-    assert "React" in junior_technical  # a related skill, not one the role asks for
+    # Skills the role does not ask for are reported, but earn nothing.
+    assert "Other skills in the CV: JavaScript, TypeScript, React" in junior_technical
     junior_correctness = junior.project_scores[0].rationale
     assert "asynchronous job queue" in junior_correctness.split("Missing:")[1]
     assert "circuit breaker" in junior.project_feedback
@@ -381,7 +382,8 @@ def test_feedback_names_the_evidence_found_and_what_is_missing(
 
 def test_rationales_cite_achievements_and_experience(strong: ChainResult) -> None:
     by_key = {score.key: score.rationale for score in strong.cv_scores}
-    assert "40%" in by_key["relevant_achievements"]
+    assert "7 quantified achievements" in by_key["relevant_achievements"]
+    assert "35%" in by_key["relevant_achievements"]
     assert "7 years" in by_key["experience_level"]
     assert "senior" in by_key["experience_level"]
 
@@ -411,7 +413,7 @@ def test_unknown_criteria_fall_back_to_keyword_overlap() -> None:
         _input(STRONG_CV, STRONG_PROJECT),
         cv_criteria=(
             Criterion(
-                key="language_skills",
+                key="spoken_languages",
                 name="Bahasa and English",
                 weight=Decimal("0.5"),
                 guide="Fluent Bahasa Indonesia and English; Japanese is a plus.",
@@ -433,10 +435,19 @@ def test_unknown_criteria_fall_back_to_keyword_overlap() -> None:
 
 
 def test_open_ended_dates_are_anchored_on_today() -> None:
-    later = OfflineProvider(today=datetime.date(2031, 6, 1)).run(
-        _input(JUNIOR_CV, JUNIOR_PROJECT)
+    cv = (
+        "Backend Engineer - Acme, Jan 2023 - Present\n"
+        "Python, Django, PostgreSQL, Kafka, Docker, AWS, LLM, RAG, REST APIs.\n"
     )
-    assert {s.key: s.score for s in later.cv_scores}["experience_level"] == 3
+
+    def experience_on(today: datetime.date) -> str:
+        result = OfflineProvider(today=today).run(_input(cv, ""))
+        return {s.key: f"{s.score} {s.rationale}" for s in result.cv_scores}[
+            "experience_level"
+        ]
+
+    assert experience_on(datetime.date(2024, 2, 1)).startswith("2 About 1 year ")
+    assert experience_on(datetime.date(2030, 1, 1)).startswith("5 About 7 years ")
 
 
 def test_empty_documents_get_the_minimum_without_errors() -> None:
@@ -453,3 +464,8 @@ def test_bad_weights_are_refused_before_scoring() -> None:
     )
     with pytest.raises(scoring.ScoringError):
         OfflineProvider(today=TODAY).run(chain_input)
+
+
+def test_offline_provider_follows_the_provider_protocol() -> None:
+    provider: Provider = OfflineProvider(today=TODAY)
+    assert provider.name == "offline"
