@@ -19,6 +19,7 @@ the move and the source offset commit are one Kafka transaction.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
@@ -475,6 +476,13 @@ class Worker:
             metrics.JOBS_COMPLETED.inc()
             return None
         code = error_code(exc)
+        with log_context(request_id=message.request_id or "-", job_id=message.job_id):
+            return self._failure_move(delivery, exc, code)
+
+    def _failure_move(
+        self, delivery: Delivery, exc: BaseException, code: str
+    ) -> tuple[str, Delivery, JobMessage] | None:
+        message = delivery.message
         if not is_transient(exc):
             metrics.JOBS_FAILED.labels(code=code).inc()
             logger.warning("job %s failed (%s): %s", message.job_id, code, exc)
@@ -607,6 +615,9 @@ class Worker:
         for key in keys:
             self._trackers.pop(key, None)
             self._paused_for_delay.discard(key)
+            # Another worker reports this partition's lag now.
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(key[0], str(key[1]))
         self._delayed = [d for d in self._delayed if d.delivery.key not in keys]
         heapq.heapify(self._delayed)
 

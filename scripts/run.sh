@@ -21,14 +21,17 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-.venv/bin/gunicorn config.wsgi:application \
-  --bind "127.0.0.1:${PORT}" \
-  --workers "$WEB_CONCURRENCY" \
-  --timeout 60 \
-  --access-logfile - &
+# Metrics from every gunicorn process are combined through this directory.
+export PROMETHEUS_MULTIPROC_DIR="$PWD/.local/prometheus"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+WEB_CONCURRENCY="$WEB_CONCURRENCY" .venv/bin/gunicorn config.wsgi:application \
+  --config deploy/gunicorn.conf.py \
+  --bind "127.0.0.1:${PORT}" &
 pids+=($!)
 
-$PY manage.py run_evaluation_worker --concurrency "$WORKER_CONCURRENCY" --skip-topic-check &
+# The worker serves its own /metrics; it does not share the web's directory.
+PROMETHEUS_MULTIPROC_DIR= $PY manage.py run_evaluation_worker \
+  --concurrency "$WORKER_CONCURRENCY" --skip-topic-check &
 pids+=($!)
 
 for _ in $(seq 1 100); do

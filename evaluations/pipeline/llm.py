@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import httpx
+from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,19 @@ def parse_json_object(text: str) -> dict[str, Any]:
 
 
 # --- The client --------------------------------------------------------------
+
+LLM_REQUESTS = Counter(
+    "llm_requests",
+    "Calls to the LLM provider by model and outcome "
+    "(success, an HTTP status, timeout or connection).",
+    ["model", "outcome"],
+)
+LLM_REQUEST_DURATION = Histogram(
+    "llm_request_duration_seconds",
+    "Duration of one call to the LLM provider.",
+    ["model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
 
 
 @dataclass
@@ -527,6 +541,11 @@ class LLMClient:
 
     def _log(self, model: str, exchange: _Exchange, attempt: int) -> None:
         outcome = exchange.status if exchange.status is not None else exchange.failure
+        LLM_REQUESTS.labels(
+            model=model,
+            outcome="success" if exchange.ok else f"{exchange.failure or outcome}",
+        ).inc()
+        LLM_REQUEST_DURATION.labels(model=model).observe(exchange.duration_ms / 1000)
         if exchange.ok:
             logger.info(
                 "llm call model=%s status=%s attempt=%d duration_ms=%d",

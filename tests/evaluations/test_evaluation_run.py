@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -100,8 +101,13 @@ def test_completed_with_scores_from_code_and_provenance(
         fake_llm
     )
     evaluation = job()
+    successes = {"model": "model-a", "outcome": "success"}
+    calls_before = REGISTRY.get_sample_value("llm_requests_total", successes) or 0
     with caplog.at_level(logging.DEBUG):
         assert evaluation_run(evaluation_id=evaluation.id, final_attempt=False)
+    assert (
+        REGISTRY.get_sample_value("llm_requests_total", successes) == calls_before + 3
+    )
     evaluation.refresh_from_db()
     assert evaluation.status == "completed"
     # Every criterion scored 4: Σw·4/5 = 0.8 and Σw·4·2 = 8.0, whatever the weights.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -156,6 +157,10 @@ def test_sigkill_at_several_points_loses_no_job_and_finishes_each_once(
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("USE_EXTERNAL_SERVICES") == "1",
+    reason="stops and starts the local broker, which an external one is not",
+)
 def test_jobs_enqueued_while_the_broker_is_down_are_published_by_the_reconciler(
     kafka: KafkaNames, start_worker: StartWorker
 ) -> None:

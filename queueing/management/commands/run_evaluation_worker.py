@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -8,6 +9,8 @@ from prometheus_client import start_http_server
 
 from queueing.consumer import Worker
 from queueing.topics import BrokerUnavailable, ensure_topics
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -42,7 +45,7 @@ class Command(BaseCommand):
             metrics_port = settings.WORKER_METRICS_PORT
         if metrics_port:
             start_http_server(metrics_port, addr=settings.WORKER_METRICS_ADDR)
-            self.stdout.write(f"metrics on port {metrics_port}")
+            logger.info("worker metrics on port %d", metrics_port)
         worker = Worker(
             concurrency=options["concurrency"] or settings.WORKER_CONCURRENCY,
             group=options["group"],
