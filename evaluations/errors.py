@@ -9,11 +9,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    UnreadablePostError,
+)
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+from evaluations.exceptions import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +37,7 @@ class ApiError(exceptions.APIException):
     """An error with an envelope code; raise it from services and views."""
 
     code = "INVALID_ARGUMENT"
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_detail = "The request is invalid."
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
@@ -64,6 +79,22 @@ class Unavailable(ApiError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable."
 
+
+# Every code a client can see; the OpenAPI schema lists them as an enum.
+ERROR_CODES = (
+    "INVALID_ARGUMENT",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "RATE_LIMITED",
+    "INTERNAL",
+    "UNAVAILABLE",
+)
+
+API_PATH_PREFIX = "/v1/"
 
 _CODES_BY_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -107,24 +138,63 @@ def _validation_details(detail: Any) -> tuple[str, dict[str, Any]]:
     return str(detail), {}
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
-    elif isinstance(exc, Http404):
-        exc = NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+_API_ERRORS_BY_CODE: dict[str, type[ApiError]] = {
+    "INVALID_ARGUMENT": InvalidArgument,
+    "NOT_FOUND": NotFound,
+    "CONFLICT": Conflict,
+    "PAYLOAD_TOO_LARGE": PayloadTooLarge,
+    "UNSUPPORTED_MEDIA_TYPE": UnsupportedMediaType,
+    "UNAVAILABLE": Unavailable,
+}
 
+
+def _from_service_error(exc: ServiceError) -> ApiError:
+    details = {"field": exc.field} if exc.field else {}
+    return _API_ERRORS_BY_CODE.get(exc.code, InvalidArgument)(exc.message, **details)
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Django's and the services' exceptions as the API errors they stand for."""
+    if isinstance(exc, ServiceError):
+        return _from_service_error(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return PayloadTooLarge("The request has too many fields or files.")
+    if isinstance(exc, SuspiciousOperation):
+        return InvalidArgument("The request is malformed.")
+    if isinstance(exc, UnreadablePostError):
+        return InvalidArgument("The request body could not be read completely.")
+    if isinstance(exc, Http404):
+        return NotFound()
+    if isinstance(exc, PermissionDenied):
+        return exceptions.PermissionDenied()
+    return exc
+
+
+def _request_id(request: Any) -> str:
+    return str(getattr(request, "request_id", "") or "-")
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    exc = _as_api_exception(exc)
     response = exception_handler(exc, context)
     if response is None:
         request = context.get("request")
-        logger.exception(
-            "unhandled error in %s",
+        request_id = _request_id(request)
+        logger.error(
+            "unhandled %s in %s %s (request %s)",
+            type(exc).__name__,
+            getattr(request, "method", "?"),
             getattr(request, "path", "?"),
+            request_id,
             exc_info=exc,
         )
+        set_rollback()
         return Response(
-            envelope("INTERNAL", "An internal error occurred."),
+            envelope(
+                "INTERNAL", "An internal error occurred.", {"request_id": request_id}
+            ),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
@@ -134,7 +204,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         message, details = _validation_details(exc.detail)
         response.data = envelope("INVALID_ARGUMENT", message, details)
     elif isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         response.data = envelope(
             "RATE_LIMITED",
             "Too many requests; retry later.",
@@ -149,7 +219,54 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def json_error(request: HttpRequest, status_code: int, message: str) -> JsonResponse:
+def json_error(
+    request: HttpRequest,
+    status_code: int,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> JsonResponse:
     """An envelope response for Django-level handlers (404/500 outside DRF)."""
     code = _CODES_BY_STATUS.get(status_code, "INTERNAL")
-    return JsonResponse(envelope(code, message), status=status_code)
+    return JsonResponse(envelope(code, message, details), status=status_code)
+
+
+def _is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIX)
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any path under /v1/ that names no endpoint, whatever the method."""
+    return json_error(request, status.HTTP_404_NOT_FOUND, "Not found.")
+
+
+# Django's error views (`handler400` ... in the root URLconf): the envelope for
+# API paths, Django's own pages everywhere else (the admin).
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api_request(request):
+        return json_error(request, 400, "The request is malformed.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api_request(request):
+        return json_error(request, 403, "You do not have permission to do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api_request(request):
+        return json_error(request, 404, "Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api_request(request):
+        return json_error(
+            request,
+            500,
+            "An internal error occurred.",
+            {"request_id": _request_id(request)},
+        )
+    return defaults.server_error(request)

@@ -489,27 +489,33 @@ def _clean_filename(name: str) -> str:
     return (printable or "upload")[-MAX_FILENAME_LENGTH:]
 
 
-def upload_create(*, owner: Any, kind: str, file: File, max_bytes: int) -> Upload:
-    """Check, extract and store one uploaded document.
+@dataclass(frozen=True)
+class _CheckedDocument:
+    kind: str
+    filename: str
+    content_type: str
+    data: bytes
+    text: str
 
-    The type is decided from the content and must match the extension; the
-    stored file gets a generated name, never the client's.
-    """
+
+_STORED_EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt"}
+
+
+def _upload_check(*, kind: str, file: File, max_bytes: int) -> _CheckedDocument:
+    """Read, type-check and extract one document; stores nothing."""
     if kind not in Upload.Kind.values:
         raise InvalidInput(f"Unknown upload kind {kind!r}.", field=kind)
     filename = _clean_filename(file.name or "")
+    too_large = TooLargeError(
+        f"The {kind} file is larger than {max_bytes // (1024 * 1024)} MB.",
+        field=kind,
+    )
     if file.size is not None and file.size > max_bytes:
-        raise TooLargeError(
-            f"The {kind} file is larger than {max_bytes // (1024 * 1024)} MB.",
-            field=kind,
-        )
+        raise too_large
     file.seek(0)
     data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise TooLargeError(
-            f"The {kind} file is larger than {max_bytes // (1024 * 1024)} MB.",
-            field=kind,
-        )
+        raise too_large
     try:
         document = extract_text(data, filename)
     except UnsupportedFileType as exc:
@@ -518,23 +524,72 @@ def upload_create(*, owner: Any, kind: str, file: File, max_bytes: int) -> Uploa
         raise TooLargeError(exc.message, field=kind) from exc
     except ExtractionError as exc:
         raise InvalidInput(exc.message, field=kind) from exc
-
-    extension = {
-        "application/pdf": ".pdf",
-        "text/plain": ".txt",
-    }.get(document.content_type, ".docx")
-    upload = Upload(
+    return _CheckedDocument(
         kind=kind,
-        original_filename=filename,
+        filename=filename,
         content_type=document.content_type,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        text=document.text,
+    )
+
+
+def _upload_build(*, owner: Any, document: _CheckedDocument) -> Upload:
+    """An unsaved Upload whose file is already in storage, under a generated name."""
+    upload = Upload(
+        kind=document.kind,
+        original_filename=document.filename,
+        content_type=document.content_type,
+        size_bytes=len(document.data),
+        sha256=hashlib.sha256(document.data).hexdigest(),
         text=document.text,
         owner=owner,
     )
-    upload.file.save(f"{upload.id.hex}{extension}", ContentFile(data), save=False)
-    upload.save()
+    extension = _STORED_EXTENSIONS.get(document.content_type, ".docx")
+    upload.file.save(
+        f"{upload.id.hex}{extension}", ContentFile(document.data), save=False
+    )
     return upload
+
+
+def _uploads_store(*, owner: Any, documents: list[_CheckedDocument]) -> list[Upload]:
+    """Store files and rows together: on any failure, no file is left behind."""
+    uploads: list[Upload] = []
+    try:
+        for document in documents:
+            uploads.append(_upload_build(owner=owner, document=document))
+        with transaction.atomic():
+            for upload in uploads:
+                upload.save()
+    except BaseException:
+        for upload in uploads:
+            upload.file.delete(save=False)
+        raise
+    return uploads
+
+
+def upload_create(*, owner: Any, kind: str, file: File, max_bytes: int) -> Upload:
+    """Check, extract and store one uploaded document.
+
+    The type is decided from the content and must match the extension; the
+    stored file gets a generated name, never the client's.
+    """
+    document = _upload_check(kind=kind, file=file, max_bytes=max_bytes)
+    (upload,) = _uploads_store(owner=owner, documents=[document])
+    return upload
+
+
+def upload_pair_create(
+    *, owner: Any, cv: File, project: File, max_bytes: int
+) -> tuple[Upload, Upload]:
+    """Check both documents, then store both, or neither when one is refused."""
+    documents = [
+        _upload_check(kind=Upload.Kind.CV.value, file=cv, max_bytes=max_bytes),
+        _upload_check(
+            kind=Upload.Kind.PROJECT.value, file=project, max_bytes=max_bytes
+        ),
+    ]
+    cv_upload, project_upload = _uploads_store(owner=owner, documents=documents)
+    return cv_upload, project_upload
 
 
 # --- Creating and re-running jobs ------------------------------------------------
