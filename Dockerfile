@@ -40,13 +40,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000 \
     STATIC_ROOT=/app/staticfiles \
     MEDIA_ROOT=/data/media \
-    QUEUE_LOCK_DIR=/data/slots
+    QUEUE_LOCK_DIR=/data/slots \
+    CACHE_URL=filecache:///data/cache
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin app \
-    && mkdir -p /data/media /data/slots \
-    && chown app:app /data/media /data/slots
+    && mkdir -p /data/media /data/slots /data/cache \
+    && chown app:app /data/media /data/slots /data/cache
 
 COPY --from=build /opt/venv /opt/venv
 

@@ -55,8 +55,9 @@ run: setup
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy config evaluations queueing bench
 
-test: venv infra lint
+test: venv infra lint static
 	bash scripts/install-test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -108,7 +109,7 @@ def workers(
                 process.kill()
 
 
-def bench_fixtures() -> tuple[object, str, str]:
+def bench_fixtures() -> tuple[Any, str, str]:
     """The benchmark user and one CV and one project upload to point jobs at."""
     from django.contrib.auth import get_user_model
 
@@ -133,7 +134,7 @@ def bench_fixtures() -> tuple[object, str, str]:
     return user, uploads["cv"], uploads["project"]
 
 
-def enqueue_one(user: object, cv_id: str, project_id: str) -> str:
+def enqueue_one(user: Any, cv_id: str, project_id: str) -> str:
     """The real enqueue path: insert the job, publish from on_commit."""
     from bench.tasks import noop_evaluation
     from evaluations.models import Evaluation

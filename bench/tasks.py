@@ -10,14 +10,15 @@ import time
 from decimal import Decimal
 
 from django.db import transaction
-from django_tasks import task
+from django_tasks import TaskContext, task
 
 from evaluations.services import evaluation_claim, evaluation_complete
 from queueing.backend import KafkaTaskContext
 
 
 @task(takes_context=True, key_argument="evaluation_id")
-def noop_evaluation(context: KafkaTaskContext, evaluation_id: str) -> None:
+def noop_evaluation(context: TaskContext, evaluation_id: str) -> None:
+    assert isinstance(context, KafkaTaskContext)
     started = time.time()
     pickup_ms = (started - context.enqueued_at) * 1000 if context.enqueued_at else -1
     with transaction.atomic():

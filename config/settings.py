@@ -190,10 +190,12 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Rate-limit counters live in the cache, so it must be shared by every web
+# process: a file cache on one host, or e.g. `redis://` / `dbcache://` beyond.
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    }
+    "default": env.cache(
+        "CACHE_URL", default=f"filecache://{BASE_DIR / '.local' / 'cache'}"
+    )
 }
 
 # --- Task layer (Kafka) -------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -55,7 +56,7 @@ def queue_settings() -> QueueSettings:
     )
 
 
-def client_config(**overrides: object) -> dict[str, object]:
+def client_config(**overrides: Any) -> dict[str, Any]:
     """librdkafka configuration shared by every client, plus `overrides`."""
     conf = queue_settings()
     return {"bootstrap.servers": conf.brokers, **conf.client_config, **overrides}

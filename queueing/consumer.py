@@ -318,9 +318,11 @@ class Worker:
             if error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("consumer error: %s", error)
             return
-        key = (raw.topic(), raw.partition())
+        topic, partition, offset = raw.topic(), raw.partition(), raw.offset()
+        if topic is None or partition is None or offset is None:
+            return
+        key = (topic, partition)
         tracker = self._trackers.get(key)
-        offset = raw.offset()
         if tracker is None or not tracker.add(offset):
             return
         try:
@@ -330,7 +332,7 @@ class Worker:
             metrics.JOBS_SKIPPED.inc()
             tracker.finish(offset)
             return
-        delivery = Delivery(raw.topic(), raw.partition(), offset, message, tracker)
+        delivery = Delivery(topic, partition, offset, message, tracker)
         if message.not_before > time.time():
             self._delay(delivery)
         else:
@@ -563,8 +565,13 @@ class Worker:
                 tracker.committed = point
         if not offsets:
             return
+        consumer = self._consumer
+        assert consumer is not None
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)  # type: ignore[union-attr]
+            if asynchronous:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             logger.warning("offset commit failed: %s", exc)
             self._forget_commits(offsets)

@@ -45,7 +45,14 @@ def replay_dead_letters(*, limit: int | None = None, idle_timeout: float = 3.0) 
             moves = []
             offsets: dict[tuple[str, int], int] = {}
             for message in batch:
-                offsets[(message.topic(), message.partition())] = message.offset() + 1
+                topic, partition, offset = (
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                )
+                if topic is None or partition is None or offset is None:
+                    continue
+                offsets[(topic, partition)] = offset + 1
                 try:
                     job = JobMessage.decode(message.value(), message.headers())
                 except MalformedMessage as exc:

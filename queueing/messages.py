@@ -59,8 +59,8 @@ class JobMessage:
             separators=(",", ":"),
         ).encode()
 
-    def headers(self) -> list[tuple[str, bytes]]:
-        headers = [
+    def headers(self) -> list[tuple[str, str | bytes | None]]:
+        headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_JOB_ID, self.job_id.encode()),
             (HEADER_TASK, self.task_path.encode()),
             (HEADER_ATTEMPT, str(self.attempt).encode()),
@@ -86,12 +86,14 @@ class JobMessage:
         return replace(self, enqueued_at=time.time())
 
     @classmethod
-    def decode(
-        cls, value: bytes | None, headers: list[tuple[str, bytes]] | None
-    ) -> JobMessage:
+    def decode(cls, value: bytes | None, headers: Any) -> JobMessage:
         try:
             body = json.loads(value or b"")
-            header_map = {k: v.decode() for k, v in headers or [] if v is not None}
+            header_map = {
+                k: v.decode() if isinstance(v, bytes) else v
+                for k, v in (headers or [])
+                if v is not None
+            }
             return cls(
                 job_id=str(body["id"]),
                 task_path=str(body["task"]),

@@ -209,7 +209,8 @@ class Migration(migrations.Migration):
                 (
                     "guide",
                     models.TextField(
-                        blank=True, help_text="How to score 1 to 5 against this criterion."
+                        blank=True,
+                        help_text="How to score 1 to 5 against this criterion.",
                     ),
                 ),
                 ("position", models.PositiveSmallIntegerField(default=0)),
