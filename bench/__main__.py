@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import statistics
 import time
 from collections.abc import Callable
@@ -81,6 +82,9 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Measure the production configuration: DEBUG records every SQL query.
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
     import django
 
     django.setup()

@@ -16,10 +16,12 @@ def _visible(queryset: QuerySet, user: AbstractBaseUser | AnonymousUser) -> Quer
     return queryset.filter(owner_id=user.pk)
 
 
-def upload_get_for_user(
-    *, upload_id: uuid.UUID, user: AbstractBaseUser | AnonymousUser
-) -> Upload | None:
-    return _visible(Upload.objects.all(), user).filter(id=upload_id).first()
+def uploads_get_for_user(
+    *, upload_ids: list[uuid.UUID], user: AbstractBaseUser | AnonymousUser
+) -> dict[uuid.UUID, Upload]:
+    """The user's uploads among `upload_ids`, by id (one query)."""
+    uploads = _visible(Upload.objects.all(), user).filter(id__in=upload_ids)
+    return {upload.id: upload for upload in uploads}
 
 
 def evaluation_get_for_user(

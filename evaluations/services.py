@@ -65,7 +65,7 @@ from evaluations.pipeline.scoring import ScoringError
 from evaluations.selectors import (
     evaluation_get_for_run,
     opening_get,
-    upload_get_for_user,
+    uploads_get_for_user,
 )
 from queueing.errors import PermanentError, TransientError
 
@@ -606,8 +606,24 @@ def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _owned_upload(*, owner: Any, upload_id: Any, kind: str, field: str) -> Upload:
-    upload = upload_get_for_user(upload_id=upload_id, user=owner)
+def _owned_uploads(
+    *, owner: Any, cv_id: uuid.UUID, project_id: uuid.UUID
+) -> tuple[Upload, Upload]:
+    uploads = uploads_get_for_user(upload_ids=[cv_id, project_id], user=owner)
+    return (
+        _checked_upload(uploads.get(cv_id), upload_id=cv_id, kind="cv", field="cv_id"),
+        _checked_upload(
+            uploads.get(project_id),
+            upload_id=project_id,
+            kind="project",
+            field="project_id",
+        ),
+    )
+
+
+def _checked_upload(
+    upload: Upload | None, *, upload_id: uuid.UUID, kind: str, field: str
+) -> Upload:
     if upload is None:
         raise NotFoundError(f"No upload with id {upload_id}.", field=field)
     if upload.kind != kind:
@@ -660,10 +676,7 @@ def evaluation_create(
         if existing is not None:
             return existing, False
 
-    cv = _owned_upload(owner=owner, upload_id=cv_id, kind="cv", field="cv_id")
-    project = _owned_upload(
-        owner=owner, upload_id=project_id, kind="project", field="project_id"
-    )
+    cv, project = _owned_uploads(owner=owner, cv_id=cv_id, project_id=project_id)
     opening = opening_get(title=job_title)
     if opening is None:
         raise InvalidInput(
@@ -672,21 +685,21 @@ def evaluation_create(
             else "No default job opening is configured.",
             field="job_title",
         )
+    # One INSERT is atomic on its own; outside a transaction the publish
+    # follows its commit at once (inside one, after that transaction commits).
     try:
-        with transaction.atomic():
-            evaluation = Evaluation.objects.create(
-                owner=owner,
-                cv=cv,
-                project=project,
-                opening=opening,
-                job_description_override=job_description,
-                study_case_brief_override=study_case_brief,
-                scoring_rubric_override=scoring_rubric,
-                idempotency_key=idempotency_key or None,
-                request_fingerprint=fingerprint,
-                request_id=request_id[:128],
-            )
-            evaluation_enqueue(evaluation_id=evaluation.id)
+        evaluation = Evaluation.objects.create(
+            owner=owner,
+            cv=cv,
+            project=project,
+            opening=opening,
+            job_description_override=job_description,
+            study_case_brief_override=study_case_brief,
+            scoring_rubric_override=scoring_rubric,
+            idempotency_key=idempotency_key or None,
+            request_fingerprint=fingerprint,
+            request_id=request_id[:128],
+        )
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -695,6 +708,7 @@ def evaluation_create(
         if existing is None:
             raise
         return existing, False
+    evaluation_enqueue(evaluation_id=evaluation.id)
     return evaluation, True
 
 

@@ -27,6 +27,7 @@ import os
 import queue
 import random
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -170,9 +171,11 @@ class Worker:
         self.topics = [self.conf.job_topic, self.conf.retry_topic]
         self._consumer_overrides = consumer_config or {}
         self._reconciler = Reconciler() if reconcile else None
-        # Fetched messages kept locally: enough to keep every thread busy
-        # between polls, few enough to hand over quickly on a rebalance.
-        self.max_local_queue = max_local_queue or max(100, concurrency * 25)
+        # Fetched messages kept locally. Pausing a partition makes librdkafka
+        # drop what it had prefetched and resuming refetches it, which takes a
+        # while: the queue must be deep enough that the half left when fetching
+        # resumes keeps every thread busy until new messages arrive.
+        self.max_local_queue = max_local_queue or max(1000, concurrency * 250)
 
         self._stop = threading.Event()
         self._trackers: dict[TopicKey, PartitionTracker] = {}
@@ -205,6 +208,10 @@ class Worker:
         signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
+        # Job threads mostly wait on the database and the LLM. With the default
+        # 5 ms switch interval a thread whose reply has arrived can wait that
+        # long for the GIL on every round trip; a shorter one keeps them moving.
+        sys.setswitchinterval(float(os.environ.get("WORKER_SWITCH_INTERVAL", "0.0005")))
         consumer = Consumer(
             client_config(
                 **{

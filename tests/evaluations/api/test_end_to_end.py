@@ -94,14 +94,13 @@ def test_concurrent_duplicates_create_exactly_one_job(
     # Hold every request after its key lookup until all have looked, so that
     # all of them try to insert at once.
     all_looked = threading.Barrier(clients, timeout=30)
-    owned_upload = services._owned_upload
+    owned_uploads = services._owned_uploads
 
-    def racing_owned_upload(**kwargs: Any) -> Upload:
-        if kwargs["field"] == "cv_id":
-            all_looked.wait()
-        return owned_upload(**kwargs)
+    def racing_owned_uploads(**kwargs: Any) -> tuple[Upload, Upload]:
+        all_looked.wait()
+        return owned_uploads(**kwargs)
 
-    monkeypatch.setattr(services, "_owned_upload", racing_owned_upload)
+    monkeypatch.setattr(services, "_owned_uploads", racing_owned_uploads)
 
     def post(_: int) -> Any:
         client = APIClient()
