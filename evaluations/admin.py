@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -34,7 +33,7 @@ from evaluations.forms import (
 )
 from evaluations.models import Evaluation, JobOpening, RubricCriterion, Upload
 from evaluations.pipeline import scoring
-from evaluations.services import evaluation_rerun
+from evaluations.services import evaluation_rerun, opening_set_default
 from evaluations.templatetags.dashboard import format_duration
 
 if TYPE_CHECKING:
@@ -610,16 +609,6 @@ class UploadAdmin(admin.ModelAdmin):
 # --- Job openings ----------------------------------------------------------------
 
 
-def opening_make_default(*, opening: JobOpening) -> None:
-    """Make `opening` the default, un-marking the current default."""
-    with transaction.atomic():
-        JobOpening.objects.filter(is_default=True).exclude(pk=opening.pk).update(
-            is_default=False
-        )
-        JobOpening.objects.filter(pk=opening.pk).update(is_default=True)
-    opening.is_default = True
-
-
 class RubricCriterionInline(admin.TabularInline):
     model = RubricCriterion
     form = RubricCriterionForm
@@ -677,7 +666,7 @@ class JobOpeningAdmin(admin.ModelAdmin):
     ) -> None:
         super().save_model(request, obj, form, change)
         if form.cleaned_data.get("make_default") and not obj.is_default:
-            opening_make_default(opening=obj)
+            opening_set_default(opening=obj)
             self.message_user(
                 request, f"“{obj.title}” is now the default opening.", messages.INFO
             )

@@ -115,7 +115,7 @@ class EvaluateForm(forms.Form):
                     owner=owner,
                     cv_id=cv.id,
                     project_id=project.id,
-                    job_title=None if opening.is_default else opening.title,
+                    opening=opening,
                     job_description=self.cleaned_data["job_description"],
                     study_case_brief=self.cleaned_data["study_case_brief"],
                     scoring_rubric=self.cleaned_data["scoring_rubric"],

@@ -15,6 +15,7 @@ finish the job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -100,6 +101,16 @@ def opening_validate_weights(*, opening: JobOpening) -> None:
         raise RubricWeightsError(" ".join(errors))
 
 
+@transaction.atomic
+def opening_set_default(*, opening: JobOpening) -> None:
+    """Make `opening` the default, un-marking the current default."""
+    JobOpening.objects.filter(is_default=True).exclude(pk=opening.pk).update(
+        is_default=False
+    )
+    JobOpening.objects.filter(pk=opening.pk).update(is_default=True)
+    opening.is_default = True
+
+
 @dataclass(frozen=True)
 class CriterionSpec:
     group: str
@@ -120,15 +131,14 @@ def opening_create(
     is_default: bool = False,
 ) -> JobOpening:
     """Create an opening with its rubric; refuses weights that do not sum to 1."""
-    if is_default:
-        JobOpening.objects.filter(is_default=True).update(is_default=False)
     opening = JobOpening.objects.create(
         title=title,
         slug=slug,
         job_description=job_description,
         study_case_brief=study_case_brief,
-        is_default=is_default,
     )
+    if is_default:
+        opening_set_default(opening=opening)
     RubricCriterion.objects.bulk_create(
         RubricCriterion(
             opening=opening,
@@ -307,7 +317,14 @@ def _provider() -> Provider:
 
     if not settings.LLM_API_KEY:
         return OfflineProvider()
-    return LLMProvider(LLMClient(_llm_config()))
+    return LLMProvider(_llm_client(_llm_config()))
+
+
+@functools.lru_cache(maxsize=4)
+def _llm_client(config: LLMConfig) -> LLMClient:
+    """One client per configuration and process: its connections are reused
+    across jobs and threads (httpx clients are thread-safe)."""
+    return LLMClient(config)
 
 
 def _llm_config() -> LLMConfig:
@@ -327,7 +344,7 @@ def _retrieval_backend() -> RetrievalBackend:
     from django.conf import settings
 
     if settings.RETRIEVAL_BACKEND == "embeddings" and settings.LLM_API_KEY:
-        return EmbeddingsBackend(LLMClient(_llm_config()), settings.EMBEDDINGS_MODEL)
+        return EmbeddingsBackend(_llm_client(_llm_config()), settings.EMBEDDINGS_MODEL)
     return PostgresFullTextBackend()
 
 
@@ -640,6 +657,7 @@ def evaluation_create(
     cv_id: uuid.UUID,
     project_id: uuid.UUID,
     job_title: str | None = None,
+    opening: JobOpening | None = None,
     job_description: str = "",
     study_case_brief: str = "",
     scoring_rubric: str = "",
@@ -651,7 +669,8 @@ def evaluation_create(
     Returns the job and whether it was created: with an `idempotency_key`
     already used for the same request, the earlier job is returned; the same
     key with a different request is a conflict. Concurrent duplicates are
-    settled by the database's unique constraint.
+    settled by the database's unique constraint. The opening is `opening`
+    when given, else the one titled `job_title`, else the default one.
     """
     overrides = {
         "job_description": job_description,
@@ -668,6 +687,7 @@ def evaluation_create(
             "cv_id": str(cv_id),
             "project_id": str(project_id),
             "job_title": job_title or "",
+            "opening": opening.pk if opening is not None else "",
             **overrides,
         }
     )
@@ -677,7 +697,8 @@ def evaluation_create(
             return existing, False
 
     cv, project = _owned_uploads(owner=owner, cv_id=cv_id, project_id=project_id)
-    opening = opening_get(title=job_title)
+    if opening is None:
+        opening = opening_get(title=job_title)
     if opening is None:
         raise InvalidInput(
             f"No job opening titled {job_title!r}."

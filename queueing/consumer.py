@@ -20,6 +20,7 @@ the move and the source offset commit are one Kafka transaction.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import json
 import logging
@@ -248,6 +249,9 @@ class Worker:
         ]
         for thread in self._threads:
             thread.start()
+        # Everything loaded so far lives as long as the process: keep the
+        # garbage collector from walking it again and again between jobs.
+        gc.freeze()
         if self._reconciler:
             self._reconciler.start()
         logger.info(
