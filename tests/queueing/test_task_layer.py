@@ -143,7 +143,7 @@ def test_two_workers_share_partitions_and_survive_one_stopping(
 def test_sigkill_at_several_points_loses_no_job_and_finishes_each_once(
     kafka: KafkaNames, start_worker: StartWorker
 ) -> None:
-    count = 80
+    count = 200
     with transaction.atomic():
         ids = create_jobs(count)
         for job_id in ids:
