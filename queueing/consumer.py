@@ -280,7 +280,11 @@ class Worker:
         self._release_due()
         self._flow_control()
         if self._paused_full:
-            consumer.poll(self.poll_timeout)  # serves callbacks and heartbeats
+            # Serves callbacks and heartbeats. A message fetched before the
+            # pause may still come: keep it, or its offset would be skipped.
+            late = consumer.poll(self.poll_timeout)
+            if late is not None:
+                self._accept(late)
             return
         # poll() returns as soon as one message is there (consume() would wait
         # for a whole batch); then take whatever else is already fetched.
