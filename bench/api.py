@@ -134,6 +134,3 @@ def _wait_ready(port: int, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not start")
-
-
-__all__ = ["parse_wrk", "run"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -40,10 +39,7 @@ class Topics:
 @contextmanager
 def fresh_topics(name: str) -> Iterator[Topics]:
     """Topics and a consumer group used by one benchmark run only."""
-    from confluent_kafka.admin import AdminClient
-
-    from queueing.conf import client_config
-    from queueing.topics import ensure_topics
+    from queueing.topics import delete_topics, ensure_topics
 
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(
@@ -63,9 +59,7 @@ def fresh_topics(name: str) -> Iterator[Topics]:
     finally:
         for key, value in saved.items():
             setattr(settings, key, value)
-        AdminClient(client_config()).delete_topics(
-            [topics.job, topics.retry, topics.dead_letter]
-        )
+        delete_topics([topics.job, topics.retry, topics.dead_letter])
 
 
 def worker_env(topics: Topics) -> dict[str, str]:
@@ -199,7 +193,3 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def median_and_spread(values: Sequence[float]) -> tuple[float, float, float]:
-    return statistics.median(values), min(values), max(values)

@@ -13,7 +13,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.defaultfilters import filesizeformat
@@ -313,7 +314,13 @@ class EvaluationAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("project", "owner")
+        # The extracted texts can be long and the pages never show them.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("cv", "project", "opening", "owner")
+            .defer("cv__text", "project__text")
+        )
 
     # Actions.
 
@@ -650,7 +657,18 @@ class JobOpeningAdmin(admin.ModelAdmin):
                 project_criteria=Count(
                     "criteria", filter=Q(criteria__group="project"), distinct=True
                 ),
-                evaluation_total=Count("evaluations", distinct=True),
+                # A subquery: joining evaluations next to criteria would count
+                # their cross product.
+                evaluation_total=Coalesce(
+                    Subquery(
+                        Evaluation.objects.filter(opening=OuterRef("pk"))
+                        .order_by()
+                        .values("opening")
+                        .annotate(total=Count("id"))
+                        .values("total")
+                    ),
+                    0,
+                ),
             )
         )
 

@@ -17,12 +17,14 @@ from django.db import transaction
 
 from evaluations.exceptions import ServiceError
 from evaluations.models import Evaluation, JobOpening, RubricCriterion, Upload
+from evaluations.selectors import opening_get
 from evaluations.services import (
     OVERRIDE_LIMITS,
     evaluation_create,
     rubric_weight_errors,
     upload_pair_create,
 )
+from evaluations.uploads import upload_limit_bytes
 
 T = TypeVar("T")
 
@@ -87,7 +89,7 @@ class EvaluateForm(forms.Form):
         # The browser helps with the limits; the service has the last word.
         for name, limit in OVERRIDE_LIMITS.items():
             self.fields[name].widget.attrs["maxlength"] = str(limit)
-        default = JobOpening.objects.filter(is_default=True).first()
+        default = opening_get(title=None)
         if default is not None:
             self.fields["opening"].initial = default.pk
 
@@ -106,7 +108,7 @@ class EvaluateForm(forms.Form):
                     owner=owner,
                     cv=self.cleaned_data["cv"],
                     project=self.cleaned_data["project"],
-                    max_bytes=settings.MAX_UPLOAD_MB * 1024 * 1024,
+                    max_bytes=upload_limit_bytes(),
                 )
                 cv, project = uploads
                 opening: JobOpening = self.cleaned_data["opening"]

@@ -42,10 +42,18 @@ def _purgeable_evaluations(cutoff: datetime) -> QuerySet[Evaluation]:
     )
 
 
-def _purgeable_uploads(cutoff: datetime) -> QuerySet[Upload]:
-    """Old uploads that no evaluation outliving this purge refers to."""
-    remaining = Evaluation.objects.exclude(
-        id__in=_purgeable_evaluations(cutoff).values("id")
+def _purgeable_uploads(cutoff: datetime, *, dry_run: bool) -> QuerySet[Upload]:
+    """Old uploads that no evaluation outliving this purge refers to.
+
+    A real run deletes uploads after the old evaluations are gone, so every
+    evaluation still there counts, including any another purge has locked but
+    not yet deleted (its uploads are still protected). A dry run deleted
+    nothing, so it leaves out the evaluations the real run would delete.
+    """
+    remaining = (
+        Evaluation.objects.exclude(id__in=_purgeable_evaluations(cutoff).values("id"))
+        if dry_run
+        else Evaluation.objects.all()
     )
     return Upload.objects.filter(created_at__lt=cutoff).filter(
         ~Exists(remaining.filter(cv_id=OuterRef("pk"))),
@@ -84,7 +92,7 @@ def _purge_evaluation_batch(cutoff: datetime, batch_size: int) -> tuple[int, int
 def _purge_upload_batch(cutoff: datetime, batch_size: int) -> tuple[int, int]:
     with transaction.atomic():
         rows = list(
-            _purgeable_uploads(cutoff)
+            _purgeable_uploads(cutoff, dry_run=False)
             .select_for_update(skip_locked=True)
             .order_by("created_at")
             .values_list("id", "file")[:batch_size]
@@ -112,7 +120,7 @@ def retention_purge(
     cutoff = (now or timezone.now()) - timedelta(days=days)
 
     if dry_run:
-        purgeable_uploads = _purgeable_uploads(cutoff)
+        purgeable_uploads = _purgeable_uploads(cutoff, dry_run=True)
         return PurgeReport(
             cutoff=cutoff,
             evaluations=_purgeable_evaluations(cutoff).count(),

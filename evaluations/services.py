@@ -62,7 +62,7 @@ from evaluations.pipeline.retrieval import (
     build_chunks,
     retrieve,
 )
-from evaluations.pipeline.scoring import ScoringError
+from evaluations.pipeline.scoring import WEIGHT_TOLERANCE, ScoringError
 from evaluations.selectors import (
     evaluation_get_for_run,
     opening_get,
@@ -71,8 +71,6 @@ from evaluations.selectors import (
 from queueing.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
-
-WEIGHT_TOLERANCE = Decimal("0.001")
 
 
 class RubricWeightsError(ValueError):
@@ -438,10 +436,11 @@ def evaluation_run(*, evaluation_id: uuid.UUID | str, final_attempt: bool) -> bo
         cv_match_rate = Decimal(str(result.cv_match_rate))
         project_score = Decimal(str(result.project_score))
     except (LLMError, ScoringError) as exc:
-        code = getattr(exc, "code", "scoring_error")
-        if not isinstance(exc, LLMError):
-            code = "scoring_error"
-        transient = bool(getattr(exc, "transient", False))
+        code, transient = (
+            (exc.code, exc.transient)
+            if isinstance(exc, LLMError)
+            else ("scoring_error", False)
+        )
         message = USER_MESSAGES.get(code, USER_MESSAGES["internal_error"])
         logger.warning(
             "evaluation %s failed: %s (%s)", evaluation_id, code, type(exc).__name__

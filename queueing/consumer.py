@@ -28,7 +28,6 @@ import os
 import queue
 import random
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -36,7 +35,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_INVALID,
     Consumer,
     KafkaError,
     KafkaException,
@@ -99,10 +97,6 @@ class PartitionTracker:
 
     def uncommitted_point(self) -> int | None:
         return self.point if self.point != self.committed else None
-
-    @property
-    def pending(self) -> int:
-        return len(self.offsets)
 
 
 @dataclass
@@ -209,10 +203,6 @@ class Worker:
         signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
-        # Job threads mostly wait on the database and the LLM. With the default
-        # 5 ms switch interval a thread whose reply has arrived can wait that
-        # long for the GIL on every round trip; a shorter one keeps them moving.
-        sys.setswitchinterval(float(os.environ.get("WORKER_SWITCH_INTERVAL", "0.0005")))
         consumer = Consumer(
             client_config(
                 **{
@@ -659,6 +649,3 @@ class Worker:
 
 def _describe(partitions: list[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
-
-
-__all__ = ["OFFSET_INVALID", "PartitionTracker", "Worker", "backoff_seconds"]

@@ -198,10 +198,6 @@ class Publisher:
                 self._cond.wait(remaining)
         return True
 
-    @property
-    def transactional_id(self) -> str | None:
-        return self._producer.transactional_id if self._producer else None
-
     def _ensure_thread(self) -> None:
         if self._pid != os.getpid():
             # Forked (for example by gunicorn): the parent's thread and producer

@@ -124,6 +124,18 @@ def ensure_topics(
     return report
 
 
+def delete_topics(names: list[str], *, timeout: float = 10.0) -> None:
+    """Delete topics, waiting for the broker; topics already gone are fine."""
+    admin = admin_client()  # must outlive the futures it answers
+    futures = admin.delete_topics(names, operation_timeout=timeout)
+    for future in futures.values():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise
+
+
 def broker_reachable(timeout: float = 2.0) -> tuple[bool, str]:
     """Whether the broker serves metadata within `timeout`, with a short detail."""
     try:

@@ -7,7 +7,6 @@ see each other's messages.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import subprocess
@@ -19,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 from django.conf import settings as django_settings
 
-from queueing.conf import client_config
-from queueing.topics import ensure_topics
+from queueing.topics import delete_topics, ensure_topics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,14 +78,7 @@ def kafka(settings) -> Iterator[KafkaNames]:  # type: ignore[no-untyped-def]
     report = ensure_topics()
     assert report.ok, report.errors
     yield names
-    admin = AdminClient(client_config())
-    futures = admin.delete_topics(
-        [names.job_topic, names.retry_topic, names.dead_letter_topic],
-        operation_timeout=10,
-    )
-    for future in futures.values():
-        with contextlib.suppress(Exception):  # best-effort clean-up
-            future.result(10)
+    delete_topics([names.job_topic, names.retry_topic, names.dead_letter_topic])
 
 
 def database_url() -> str:

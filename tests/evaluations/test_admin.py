@@ -12,7 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from evaluations.models import Evaluation, JobOpening
-from tests.evaluations.factories import EvaluationFactory, UploadFactory
+from tests.evaluations.factories import (
+    EvaluationFactory,
+    JobOpeningFactory,
+    UploadFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +173,20 @@ def test_unknown_objects_are_not_found(admin_client: Client) -> None:
         assert admin_client.get(url).status_code == 404, name
     url = reverse("admin:evaluations_evaluation_rerun", args=[missing])
     assert admin_client.post(url).status_code == 404
+
+
+def test_opening_changelist_counts_criteria_and_evaluations(
+    admin_client: Client,
+) -> None:
+    opening = JobOpening.objects.get(is_default=True)
+    EvaluationFactory(opening=opening)
+    EvaluationFactory(opening=opening)
+    empty = JobOpeningFactory(title="Empty opening")
+    response = admin_client.get(reverse("admin:evaluations_jobopening_changelist"))
+    counts = {
+        row.pk: (row.cv_criteria, row.project_criteria, row.evaluation_total)
+        for row in response.context["cl"].result_list
+    }
+    # Four CV and five project criteria must not multiply the job count.
+    assert counts[opening.pk] == (4, 5, 2)
+    assert counts[empty.pk] == (0, 0, 0)
