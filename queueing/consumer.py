@@ -28,6 +28,7 @@ import os
 import queue
 import random
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -57,6 +58,7 @@ from queueing.reconcile import Reconciler
 logger = logging.getLogger(__name__)
 
 TopicKey = tuple[str, int]
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class PartitionTracker:
@@ -203,6 +205,11 @@ class Worker:
         signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
+        # Job threads mostly wait on the database and the broker. With the
+        # default 5 ms switch interval a thread whose reply has arrived can wait
+        # that long for the GIL. Measured with `make bench`: pickup p50 2.7 ms
+        # and p99 14-21 ms with 0.5 ms, 5.0 ms and 37-52 ms with the default.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         consumer = Consumer(
             client_config(
                 **{
